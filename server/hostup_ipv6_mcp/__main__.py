@@ -1,0 +1,3 @@
+from hostup_ipv6_mcp.cli import main
+
+main()
