@@ -6,9 +6,11 @@ fields kept, enumerations such as `status` open); what the agent sends is checke
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationInfo, field_validator
+from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticCustomError
 
 from hostup_ipv6_mcp.prefixes import PrefixError, parse_prefix
@@ -214,7 +216,7 @@ class PlanResult(BaseModel):
     ok: bool = Field(description="True when create_route with these arguments is expected to succeed.")
     poolId: str
     prefixLength: int
-    prefix: str | None = Field(description="The prefix create_route would route (given or first free).")
+    prefix: str | None = Field(None, description="The prefix create_route would route (given or first free).")
     vpsId: str | None = None
     parentCidr: str | None = None
     poolGate: Gate | None = Field(None, description="pools[].actions.canCreateRoute")
@@ -223,12 +225,26 @@ class PlanResult(BaseModel):
     problems: list[Problem] = Field(description="Every reason create_route would fail; empty when ok.")
 
 
-def outcome_schema(result: type[BaseModel]) -> type[RootModel[Any]]:
+class CompactSchema(GenerateJsonSchema):
+    """JSON Schema without a generated title on every field: tools/list is read by the agent on
+    every turn, and those titles only repeat the field names."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+@cache
+def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(schema_generator=CompactSchema)
+
+
+@cache
+def outcome_schema(result: type[BaseModel]) -> dict[str, Any]:
     """An output schema that fits both the result and a problem, with the root typed `object`
     as the SDK and the Inspector require for error results."""
 
     class Outcome(RootModel[result | Problem]):  # type: ignore[valid-type]
         model_config = ConfigDict(json_schema_extra={"type": "object"}, title=f"{result.__name__}OrProblem")
 
-    return Outcome
+    return Outcome.model_json_schema(schema_generator=CompactSchema)
 

@@ -23,9 +23,14 @@ SERVER_CODES: dict[str, tuple[int, str]] = {
     "upstream_unreachable": (503, "HostUp could not be reached"),
     "upstream_timeout": (504, "HostUp did not answer in time"),
     "upstream_invalid_response": (502, "HostUp sent an answer that could not be understood"),
-    "retry_later": (429, "HostUp asks to wait before retrying"),
+    "upstream_error": (502, "HostUp answered with an error that is not a problem document"),
     "not_applied": (409, "The change was not applied"),
     "outcome_unknown": (409, "The outcome of the change is unknown"),
+    # plan_route's predictions of why create_route would fail
+    "not_found": (404, "No such pool or VPS"),
+    "action_not_allowed": (409, "HostUp's gate does not allow this now"),
+    "prefix_overlap": (409, "The prefix overlaps a routed one"),
+    "pool_full": (409, "No free block of that length"),
     "internal_error": (500, "Internal error in hostup-ipv6-mcp"),
 }
 

@@ -1,0 +1,168 @@
+"""HostUpClient: one async method per routed-IPv6 endpoint over a shared httpx2 connection pool.
+
+Every failure leaves here as a ProblemError, except a write whose answer was lost, which leaves
+as AnswerLost so the caller can find out from the state whether it took effect.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+from pydantic import BaseModel, ValidationError
+
+from hostup_ipv6_mcp import __version__
+from hostup_ipv6_mcp.models import CreateRouteInput, Problem, ReleaseResult, State
+from hostup_ipv6_mcp.problems import ProblemError, server_problem
+from hostup_ipv6_mcp.retry import NEVER_SENT, RetryPolicy, retry_after_seconds, send_with_retries
+
+BASE_PATH = "/api/v2/routed-ipv6"
+USER_AGENT = f"hostup-ipv6-mcp/{__version__} (+https://github.com/hostup-ipv6-mcp/hostup-ipv6-mcp)"
+# A proxy's 502/504 on a write says nothing about whether HostUp applied it.
+AMBIGUOUS_WRITE_STATUSES = {502, 504}
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class AnswerLost(Exception):
+    """A write was sent but its answer never arrived: it may or may not have been applied."""
+
+    def __init__(self, what: str, sent_at: float) -> None:
+        super().__init__(what)
+        self.what = what
+        self.sent_at = sent_at  # time.time() when the request left
+
+
+def open_http(base_url: str, timeout: float, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
+    """The process-wide connection pool; open once in the server's lifespan."""
+    return httpx2.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+class HostUpClient:
+    """Calls HostUp with one API key. Cheap to create: all clients share the given pool."""
+
+    def __init__(
+        self, http: httpx2.AsyncClient, api_key: str, *, timeout: float, retry: RetryPolicy | None = None
+    ) -> None:
+        self._http = http
+        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+
+    async def get_state(self) -> State:
+        return await self._call("GET", BASE_PATH, State)
+
+    async def allocate_pool(self) -> State:
+        return await self._call("POST", BASE_PATH, State, {"action": "allocate_pool"})
+
+    async def create_route(self, args: CreateRouteInput) -> State:
+        # Fields the agent left out are not sent at all, so HostUp applies its own defaults.
+        body = {"action": "create_route", **args.model_dump(exclude_none=True)}
+        return await self._call("POST", BASE_PATH, State, body)
+
+    async def delete_route(self, route_id: str) -> State | None:
+        """The answer's body is undocumented: the State when it is one, else None (e.g. 204)."""
+        return await self._call("DELETE", f"{BASE_PATH}/routes/{route_id}", State, body_optional=True)
+
+    async def release_pool(self, pool_id: str) -> ReleaseResult:
+        return await self._call("DELETE", f"{BASE_PATH}/{pool_id}", ReleaseResult)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[ModelT],
+        body: dict[str, Any] | None = None,
+        *,
+        body_optional: bool = False,
+    ) -> Any:
+        sent_at = time.time()
+        response = await self._request(method, path, body, sent_at)
+        if body_optional and (response.status_code == 204 or not response.content.strip()):
+            return None
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as error:
+            if body_optional:
+                return None
+            if method != "GET":
+                # HostUp accepted the write; the state, not this body, tells what it did.
+                raise AnswerLost(f"an unreadable HTTP {response.status_code} answer", sent_at) from None
+            first = "/".join(map(str, error.errors()[0]["loc"]))
+            raise server_problem(
+                "upstream_invalid_response",
+                f"HostUp answered HTTP {response.status_code} with a body that is not a valid {model.__name__} "
+                f"({error.error_count()} errors, first at /{first}). Retry shortly; if it persists, "
+                "HostUp's API may have changed.",
+            ) from None
+
+    async def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, sent_at: float
+    ) -> httpx2.Response:
+        async def send() -> httpx2.Response:
+            # A total deadline per attempt: httpx2's timeouts are per phase, and an in-process
+            # transport has none at all.
+            with anyio.fail_after(self._timeout):
+                return await self._http.request(method, path, json=body, headers=self._auth)
+
+        try:
+            response = await send_with_retries(method, send, self._retry)
+        except NEVER_SENT as error:
+            raise server_problem(
+                "upstream_unreachable",
+                f"Could not connect to HostUp ({type(error).__name__}); nothing was sent. "
+                "Check HOSTUP_API_URL and the network, then retry.",
+            ) from None
+        except (httpx2.TransportError, TimeoutError) as error:
+            what = "no answer in time" if isinstance(error, TimeoutError | httpx2.TimeoutException) else (
+                f"the connection failed ({type(error).__name__})"
+            )
+            if method != "GET":
+                raise AnswerLost(what, sent_at) from None
+            code = "upstream_timeout" if what == "no answer in time" else "upstream_unreachable"
+            raise server_problem(code, f"Reading the state from HostUp failed: {what}. Retry shortly.") from None
+        if response.is_success:
+            return response
+        if method != "GET" and response.status_code in AMBIGUOUS_WRITE_STATUSES:
+            raise AnswerLost(f"HTTP {response.status_code} from HostUp or a proxy before it", sent_at)
+        raise ProblemError(problem_from_response(response))
+
+
+def problem_from_response(response: httpx2.Response) -> Problem:
+    """HostUp's problem as sent; a body that is not one becomes a server problem with the status."""
+    status = response.status_code
+    try:
+        data = json.loads(response.content[:MAX_BODY_BYTES])
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and ("code" in data or "title" in data):
+        data.setdefault("status", status)
+        data.setdefault("code", f"http_{status}")
+        try:
+            problem = Problem.model_validate(data)
+        except ValidationError:
+            problem = None
+        if problem is not None:
+            if status == 429 and (wait := retry_after_seconds(response)) is not None:
+                # Header facts carried in the body, since the agent never sees headers.
+                problem.retryAfter = int(wait + 0.999)  # type: ignore[attr-defined]
+            return problem
+    kind = response.headers.get("content-type", "unknown").split(";")[0]
+    return server_problem(
+        "upstream_error",
+        f"HostUp (or a proxy in front of it) answered HTTP {status} with a {kind} body instead of a problem. "
+        + ("Retry shortly." if status >= 500 else "Check the arguments and the API key."),
+        upstreamStatus=status,
+    ).problem
+
