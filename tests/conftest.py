@@ -35,7 +35,8 @@ def sandbox_app() -> Starlette:
 async def sandbox_client(sandbox_app: Starlette, anyio_backend: str) -> AsyncIterator[httpx2.AsyncClient]:
     """An httpx2 client on `sandbox_app` in process, authenticated with DEFAULT_KEY."""
     transport = in_process_transport(sandbox_app)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox.test", headers=bearer(DEFAULT_KEY)) as client:
+    headers = bearer(DEFAULT_KEY)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox.test", headers=headers) as client:
         yield client
 
 

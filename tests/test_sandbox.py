@@ -114,7 +114,8 @@ async def test_empty_account_renders_like_the_documented_seed(sandbox_client: ht
 @pytest.mark.parametrize("headers", [{}, bearer("wrong-key"), {"Authorization": f"Basic {DEFAULT_KEY}"}])
 async def test_missing_or_unknown_key_is_401(sandbox_app: Any, headers: dict[str, str]) -> None:
     async with httpx2.AsyncClient(transport=in_process_transport(sandbox_app), base_url="http://s") as client:
-        for response in (await client.get(API, headers=headers), await client.delete(f"{API}/ripv6_x", headers=headers)):
+        answers = [await client.get(API, headers=headers), await client.delete(f"{API}/ripv6_x", headers=headers)]
+        for response in answers:
             problem_of(response, 401, "unauthorized")
             assert response.headers["www-authenticate"] == "Bearer"
 
@@ -138,6 +139,13 @@ async def test_get_needs_both_read_scopes_and_writes_need_write_network() -> Non
         detail = problem_of(await w.get(API), 403, "forbidden")["detail"]
         assert "read:network" in detail and "read:vm" in detail
         assert (await w.post(API, json={"action": "allocate_pool"})).status_code == 201
+
+
+async def test_unknown_endpoints_and_methods_answer_problems(sandbox_client: httpx2.AsyncClient) -> None:
+    problem_of(await sandbox_client.get("/api/v2/routed-ipv4"), 404, "not_found")
+    response = await sandbox_client.put(API, json={})
+    problem_of(response, 405, "method_not_allowed")
+    assert {"GET", "POST"} <= set(response.headers["allow"].replace(" ", "").split(","))
 
 
 # ----- pools --------------------------------------------------------------------------------------
@@ -222,7 +230,8 @@ async def test_bad_bodies_get_one_error_per_field(sandbox_client: httpx2.AsyncCl
 
 
 async def test_a_body_that_is_not_json_is_invalid(sandbox_client: httpx2.AsyncClient) -> None:
-    response = await sandbox_client.post(API, content=b"{action: allocate_pool", headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    response = await sandbox_client.post(API, content=b"{action: allocate_pool", headers=headers)
     assert [e["pointer"] for e in problem_of(response, 400, "invalid_request")["errors"]] == [""]
 
 
@@ -247,7 +256,8 @@ async def test_a_route_carries_its_destination_and_label(sandbox_client: httpx2.
     assert_consistent(state)
     (r,) = state["pools"][0]["routes"]
     assert r["id"].startswith("ripv6rt_") and r["prefix"] == "2001:db8:1000::/56" and r["prefixLength"] == 56
-    assert (r["vpsId"], r["vpsName"], r["nextHop"], r["label"]) == ("vps_db1", "db-1", "2001:db8:ffff::11", "db replicas")
+    assert (r["vpsId"], r["vpsName"], r["label"]) == ("vps_db1", "db-1", "db replicas")
+    assert r["nextHop"] == "2001:db8:ffff::11"  # the destination's
     assert r["status"] == "active" and r["actions"]["canDelete"] == {"allowed": True, "reason": None}
     unlabelled = (await route(sandbox_client, pool["id"], 64)).json()["pools"][0]["routes"][1]
     assert unlabelled["label"] is None
@@ -285,7 +295,7 @@ async def test_without_a_prefix_the_first_free_block_is_chosen_lowest_first(sand
         ("2001:db8:1000:7::/64", POOL),  # the whole pool
     ],
 )
-async def test_overlapping_routes_are_refused_both_ways(sandbox_client: httpx2.AsyncClient, existing: str, new: str) -> None:
+async def test_overlapping_routes_are_refused_both_ways(sandbox_client: Any, existing: str, new: str) -> None:
     pool_id = (await allocate(sandbox_client))["id"]
     assert (await route(sandbox_client, pool_id, IPv6Network(existing).prefixlen, existing)).status_code == 201
     problem = problem_of(await route(sandbox_client, pool_id, IPv6Network(new).prefixlen, new), 409, "prefix_overlap")
@@ -310,7 +320,8 @@ def test_the_pool_stays_open_while_a_64_is_free_even_with_no_56_left() -> None:
     account = Account("account-1", ALL_SCOPES, PoolSource(), lambda: datetime.now(UTC))
     pool_id = account.allocate_pool()["pools"][0]["id"]
     for block in IPv6Network(POOL).subnets(new_prefix=56):  # one /64 at the start of every /56
-        account.create_route({"poolId": pool_id, "vpsId": "vps_web1", "prefixLength": 64, "prefix": f"{block.network_address}/64"})
+        prefix = f"{block.network_address}/64"
+        account.create_route({"poolId": pool_id, "vpsId": "vps_web1", "prefixLength": 64, "prefix": prefix})
     with pytest.raises(ApiError) as refused:
         account.create_route({"poolId": pool_id, "vpsId": "vps_web1", "prefixLength": 56})
     assert refused.value.code == "pool_full"
@@ -422,8 +433,9 @@ async def test_a_delay_fault_answers_normally_after_sleeping(sandbox_app: Any) -
     sandbox_app.state.sandbox.add_faults([{"kind": "delay", "seconds": 0.01}])
     async with client_for(sandbox_app) as client:
         assert (await client.get(API)).status_code == 200
-    assert sandbox_app.state.sandbox.requests[-1] | {"body": None} == {
-        "method": "GET", "path": API, "status": 200, "body": None, "account": "account-1", "fault": "delay"}  # fmt: skip
+    assert sandbox_app.state.sandbox.requests == [
+        {"method": "GET", "path": API, "status": 200, "body": None, "account": "account-1", "fault": "delay"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -431,7 +443,7 @@ async def test_a_delay_fault_answers_normally_after_sleeping(sandbox_app: Any) -
     [(429, "rate_limited"), (500, "internal_error"), (502, "upstream_unavailable"),
      (503, "upstream_unavailable"), (504, "gateway_timeout")],
 )  # fmt: skip
-async def test_status_faults_answer_hostup_problems_and_change_nothing(sandbox_app: Any, status: int, code: str) -> None:
+async def test_status_faults_answer_problems_and_change_nothing(sandbox_app: Any, status: int, code: str) -> None:
     sandbox_app.state.sandbox.add_faults([{"kind": "status", "status": status, "retryAfter": 3}])
     async with client_for(sandbox_app) as client:
         response = await client.post(API, json={"action": "allocate_pool"})
@@ -439,13 +451,15 @@ async def test_status_faults_answer_hostup_problems_and_change_nothing(sandbox_a
         assert response.headers["retry-after"] == "3"
         if status == 429:
             assert response.headers["x-ratelimit-remaining"] == "0" and int(response.headers["x-ratelimit-limit"]) > 0
-            assert datetime.fromisoformat(response.headers["x-ratelimit-reset"]) > datetime.now(UTC) - timedelta(minutes=1)
+            reset = datetime.fromisoformat(response.headers["x-ratelimit-reset"])
+            assert reset > datetime.now(UTC) - timedelta(minutes=1)
         assert (await client.get(API)).json()["pools"] == []  # used up: the next request is normal
     assert [r["status"] for r in sandbox_app.state.sandbox.requests] == [status, 200]
 
 
 async def test_429_has_a_retry_after_by_default_and_codes_can_be_overridden(sandbox_app: Any) -> None:
-    sandbox_app.state.sandbox.add_faults([{"kind": "status", "status": 429}, {"kind": "status", "status": 409, "code": "cooldown_active"}])
+    faults = [{"kind": "status", "status": 429}, {"kind": "status", "status": 409, "code": "cooldown_active"}]
+    sandbox_app.state.sandbox.add_faults(faults)
     async with client_for(sandbox_app) as client:
         assert (await client.get(API)).headers["retry-after"] == "1"
         problem_of(await client.get(API), 409, "cooldown_active")
@@ -466,7 +480,7 @@ async def test_html_fault_answers_a_proxy_page(sandbox_app: Any, status: int) ->
     [("drop_before", httpx2.RemoteProtocolError, False), ("drop_after", httpx2.RemoteProtocolError, True),
      ("refuse", httpx2.ConnectError, False)],
 )  # fmt: skip
-async def test_connection_faults_raise_network_errors_in_process(sandbox_app: Any, kind: str, error: type, applied: bool) -> None:
+async def test_connection_faults_raise_network_errors(sandbox_app: Any, kind: str, error: type, applied: bool) -> None:
     sandbox_app.state.sandbox.add_faults([{"kind": kind}])
     async with client_for(sandbox_app) as client:
         with pytest.raises(error) as caught:
@@ -492,8 +506,9 @@ async def test_faults_filter_by_method_and_hit_times_requests(sandbox_app: Any) 
 @pytest.mark.parametrize(
     "faults",
     [{"kind": "delay"}, [{"kind": "explode"}], [{"kind": "status"}], [{"kind": "status", "status": 200}],
-     [{"kind": "delay", "seconds": -1}], [{"kind": "status", "status": 503, "times": 0}],
-     [{"kind": "html", "method": "PATCH"}], [{"kind": "drop_after", "time": 2}], ["refuse"]],
+     [{"kind": "status", "status": 499}], [{"kind": "delay", "seconds": -1}],
+     [{"kind": "status", "status": 503, "times": 0}], [{"kind": "html", "method": "PATCH"}],
+     [{"kind": "drop_after", "time": 2}], ["refuse"]],
 )  # fmt: skip
 async def test_bad_faults_are_refused_whole(sandbox_app: Any, faults: Any) -> None:
     sandbox = sandbox_app.state.sandbox
@@ -530,8 +545,9 @@ async def test_the_api_and_control_routes_work_over_http(live_sandbox: Any) -> N
             ("POST", 201, "account-3"), ("POST", 201, "account-3"), ("GET", 401, None)]  # fmt: skip
         assert (await client.post("/_sandbox/reset")).json() == {"reset": True}
         assert (await client.get(API)).json()["pools"] == []
-        assert (await client.get("/_sandbox/requests")).json() == [{
-            "method": "GET", "path": API, "status": 200, "body": None, "account": "account-3", "fault": None}]  # fmt: skip
+        assert (await client.get("/_sandbox/requests")).json() == [
+            {"method": "GET", "path": API, "status": 200, "body": None, "account": "account-3", "fault": None}
+        ]
 
 
 @pytest.mark.parametrize(

@@ -92,13 +92,12 @@ async def _json(request: Request) -> Any:
         raise invalid("", "invalid_json", "The request body is not valid JSON.") from None
 
 
-async def get_state(request: Request) -> Response:
+async def state_or_action(request: Request) -> Response:
+    """GET answers the state; POST runs an action. One route, so a 405 lists both methods."""
+    if request.method == "POST":
+        account = _authorize(request, WRITE_SCOPES)
+        return JSONResponse(account.post(await _json(request)), 201)
     return JSONResponse(_authorize(request, READ_SCOPES).state())
-
-
-async def post_action(request: Request) -> Response:
-    account = _authorize(request, WRITE_SCOPES)
-    return JSONResponse(account.post(await _json(request)), 201)
 
 
 async def delete_route(request: Request) -> Response:
@@ -142,8 +141,11 @@ def _on_api_error(request: Request, exc: Exception) -> Response:
 def _on_http_error(request: Request, exc: Exception) -> Response:
     """Unknown paths and methods answer problems too, as the rest of v2 does."""
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-    detail = f"{request.method} {request.url.path} is not part of this API." if exc.status_code in (404, 405) else exc.detail
+    where = f"{request.method} {request.url.path}"
+    code, detail = {
+        404: ("not_found", f"{where}: no such endpoint."),
+        405: ("method_not_allowed", f"{where}: the endpoint does not take this method."),
+    }.get(exc.status_code, ("invalid_request", exc.detail))
     return problem_response(ApiError(exc.status_code, code, detail, headers=exc.headers), request.url.path)
 
 
@@ -156,9 +158,15 @@ class SandboxApp(Starlette):
         sandbox: Sandbox = self.state.sandbox
         body, receive = await _buffered(receive)
         account = sandbox.account(_bearer(Headers(scope=scope)))
-        entry = {"method": scope["method"], "path": scope["path"], "status": None, "body": _parsed(body),
-                 "account": account.name if account else None, "fault": None}  # fmt: skip
         fault = sandbox.faults.take(scope["method"])
+        entry = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": None,
+            "body": _parsed(body),
+            "account": account.name if account else None,
+            "fault": fault.kind if fault else None,
+        }
 
         async def logged_send(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -166,7 +174,6 @@ class SandboxApp(Starlette):
             await send(message)
 
         drop = await faulting.run(fault, super().__call__, scope, receive, logged_send)
-        entry["fault"] = fault.kind if fault else None
         if isinstance(drop, Drop):
             entry["status"] = "dropped"
         sandbox.requests.append(entry)
@@ -218,8 +225,7 @@ def create_app(
     if faults is None:
         faults = _env_faults()
     routes = [
-        Route(BASE, get_state, methods=["GET"]),
-        Route(BASE, post_action, methods=["POST"]),
+        Route(BASE, state_or_action, methods=["GET", "POST"]),
         Route(BASE + "/routes/{route_id}", delete_route, methods=["DELETE"]),
         Route(BASE + "/{pool_id}", release_pool, methods=["DELETE"]),
         Route(CONTROL + "/faults", control_faults, methods=["GET", "POST", "DELETE"]),

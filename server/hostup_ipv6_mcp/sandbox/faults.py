@@ -28,6 +28,7 @@ from hostup_ipv6_mcp.sandbox.store import ApiError, utc_iso
 KINDS = ("delay", "status", "html", "drop_before", "drop_after", "refuse")
 DROPS = ("drop_before", "drop_after", "refuse")
 METHODS = ("GET", "POST", "DELETE")
+STATUSES = {status.value for status in HTTPStatus}
 KEYS = {"kind", "method", "times", "seconds", "status", "retryAfter", "code", "detail"}
 RATE_LIMIT = 60  # X-RateLimit-Limit; HostUp publishes no number
 DEFAULTS = {
@@ -37,7 +38,9 @@ DEFAULTS = {
     503: ("upstream_unavailable", "The service is temporarily unavailable; try again later."),
     504: ("gateway_timeout", "An upstream service did not answer in time."),
 }
-HTML_PAGE = "<html><head><title>{0}</title></head><body><center><h1>{0}</h1></center><hr><center>nginx</center></body></html>"
+HTML_PAGE = (  # what a reverse proxy in front of an API answers when the API is down
+    "<html><head><title>{0}</title></head><body><center><h1>{0}</h1></center><hr><center>nginx</center></body></html>"
+)
 
 
 class Drop(Exception):
@@ -87,6 +90,8 @@ class Fault:
             fault.status = 502
         if fault.kind == "status" or (fault.kind == "html" and fault.status != 200):
             _check_int("status", fault.status, 400, 599)
+            if fault.status not in STATUSES:  # its phrase becomes the title
+                raise ValueError(f"Fault status {fault.status} is not a registered HTTP status.")
         if fault.retryAfter is not None:
             _check_int("retryAfter", fault.retryAfter, 0, 10**6)
         if not all(isinstance(text, str | None) for text in (fault.code, fault.detail)):
@@ -108,7 +113,9 @@ class Fault:
             headers["Retry-After"] = str(retry_after)
         if self.status == 429:
             reset = datetime.now(UTC) + timedelta(seconds=retry_after or 0)
-            headers |= {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": utc_iso(reset)}
+            headers["X-RateLimit-Limit"] = str(RATE_LIMIT)
+            headers["X-RateLimit-Remaining"] = "0"
+            headers["X-RateLimit-Reset"] = utc_iso(reset)
         error = ApiError(self.status, self.code or code, self.detail or detail, headers=headers)
         return problem_response(error, instance)
 

@@ -43,7 +43,12 @@ class ApiError(Exception):
     """A failure the API answers with a problem; `errors` only for invalid_request."""
 
     def __init__(
-        self, status: int, code: str, detail: str, errors: list[dict] | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.errors, self.headers = status, code, detail, errors, headers
@@ -289,7 +294,8 @@ def parse_create(body: dict[str, Any]) -> tuple[str, str, int, IPv6Network | Non
         length = None
     elif length not in ALLOWED_LENGTHS:
         allowed = ", ".join(map(str, ALLOWED_LENGTHS))
-        errors.append(field_error("/prefixLength", "unsupported_prefix_length", f"prefixLength must be one of {allowed}."))
+        detail = f"prefixLength must be one of {allowed}."
+        errors.append(field_error("/prefixLength", "unsupported_prefix_length", detail))
         length = None
     prefix = body.get("prefix")
     if prefix is not None:

@@ -28,7 +28,8 @@ class InProcessTransport(httpx2.ASGITransport):
         except Drop as drop:
             if drop.kind == "refuse":
                 raise httpx2.ConnectError("All connection attempts failed", request=request) from None
-            raise httpx2.RemoteProtocolError("Server disconnected without sending a response.", request=request) from None
+            message = "Server disconnected without sending a response."
+            raise httpx2.RemoteProtocolError(message, request=request) from None
 
 
 def in_process_transport(app: Any) -> httpx2.AsyncBaseTransport:
