@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -116,15 +116,19 @@ def success_result(result: BaseModel) -> CallToolResult:
 
 
 class RoutedIPv6Server(MCPServer[Runtime]):
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, caller_key: Callable[[], str | None] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(
             "hostup-ipv6-mcp", version=__version__, instructions=INSTRUCTIONS, **kwargs
         )
-        self.settings = settings
+        self.config = settings  # not `settings`: MCPServer keeps its own under that name
+        # Remote mode reads the key of the HTTP request being served; None over stdio.
+        self.caller_key = caller_key
 
     def visible_tools(self) -> list[ToolSpec]:
         # In read-only mode the write tools are not offered at all, so agents do not plan with them.
-        return [spec for spec in TOOLS.values() if not (self.settings.read_only and spec.writes)]
+        return [spec for spec in TOOLS.values() if not (self.config.read_only and spec.writes)]
 
     async def list_tools(self) -> list[MCPTool]:
         return [
@@ -160,7 +164,7 @@ class RoutedIPv6Server(MCPServer[Runtime]):
 
     async def _run(self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None) -> BaseModel:
         spec = TOOLS.get(name)
-        if spec is not None and spec.writes and self.settings.read_only:
+        if spec is not None and spec.writes and self.config.read_only:
             raise server_problem(
                 "read_only_mode",
                 f"{name} changes HostUp state, and this server runs read-only (HOSTUP_READ_ONLY). "
@@ -195,12 +199,14 @@ class RoutedIPv6Server(MCPServer[Runtime]):
         return [ReadResourceContents(content=text, mime_type=resources.MIME)]
 
     def api_key_for(self, context: Context[Runtime, Any] | None) -> str | None:
-        """The HostUp key this call acts with."""
-        if self.settings.sandbox and self.settings.api_key is None:
+        """The HostUp key this call acts with: over HTTP the caller's own, for this request only."""
+        if self.caller_key is not None and (key := self.caller_key()) is not None:
+            return key
+        if self.config.sandbox and self.config.api_key is None:
             from hostup_ipv6_mcp.sandbox import DEFAULT_KEY
 
             return DEFAULT_KEY
-        return self.settings.api_key
+        return self.config.api_key
 
 
 def build_server(
@@ -208,8 +214,10 @@ def build_server(
     *,
     transport: httpx2.AsyncBaseTransport | None = None,
     retry: RetryPolicy | None = None,
+    caller_key: Callable[[], str | None] | None = None,
 ) -> RoutedIPv6Server:
-    """The server for these settings. `transport` replaces the network (tests, the sandbox)."""
+    """The server for these settings. `transport` replaces the network (tests, the sandbox);
+    `caller_key` gives each call's own key (remote mode), ahead of the server-wide one."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -222,6 +230,6 @@ def build_server(
         async with open_http(base_url, settings.timeout, chosen) as http:
             yield Runtime(settings, http, retry or RetryPolicy())
 
-    server = RoutedIPv6Server(settings, lifespan=lifespan)
+    server = RoutedIPv6Server(settings, caller_key, lifespan=lifespan)
     prompts.register(server)
     return server
