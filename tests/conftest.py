@@ -52,7 +52,7 @@ def _live_server() -> Iterator[LiveSandbox]:
     app = create_app(open_accounts=True, faults=[])
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # the kernel picks a free port; no race with other tests
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off", date_header=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

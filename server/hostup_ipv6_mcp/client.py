@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -31,10 +32,13 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class AnswerLost(Exception):
     """A write was sent but its answer never arrived: it may or may not have been applied."""
 
-    def __init__(self, what: str, sent_at: float) -> None:
+    def __init__(self, what: str, sent_at: float, *, in_flight: bool = False) -> None:
         super().__init__(what)
         self.what = what
         self.sent_at = sent_at  # time.time() when the request left
+        # A timeout (ours or a gateway's) leaves HostUp possibly still working on the request, so
+        # a state without the change does not prove it will not happen.
+        self.in_flight = in_flight
 
 
 def open_http(base_url: str, timeout: float, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
@@ -59,6 +63,9 @@ class HostUpClient:
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
+        # HostUp's clock minus ours, from the last answer's Date header: reconciliation compares
+        # HostUp's allocatedAt with the moment a request left.
+        self.clock_offset: float | None = None
 
     async def get_state(self) -> State:
         return await self._call("GET", BASE_PATH, State)
@@ -89,13 +96,14 @@ class HostUpClient:
     ) -> Any:
         sent_at = time.time()
         response = await self._request(method, path, body, sent_at)
+        self.clock_offset = _clock_offset(response)
         if body_optional and (response.status_code == 204 or not response.content.strip()):
             return None
         try:
             return model.model_validate_json(response.content)
         except ValidationError as error:
-            if body_optional:
-                return None
+            if body_optional and _is_json(response.content):
+                return None  # an undocumented JSON body; a web page says nothing, so the state decides
             if method != "GET":
                 # HostUp accepted the write; the state, not this body, tells what it did.
                 raise AnswerLost(f"an unreadable HTTP {response.status_code} answer", sent_at) from None
@@ -125,18 +133,38 @@ class HostUpClient:
                 "Check HOSTUP_API_URL and the network, then retry.",
             ) from None
         except (httpx2.TransportError, TimeoutError) as error:
-            what = "no answer in time" if isinstance(error, TimeoutError | httpx2.TimeoutException) else (
-                f"the connection failed ({type(error).__name__})"
-            )
+            timed_out = isinstance(error, TimeoutError | httpx2.TimeoutException)
+            what = "no answer came in time" if timed_out else f"the connection failed ({type(error).__name__})"
             if method != "GET":
-                raise AnswerLost(what, sent_at) from None
-            code = "upstream_timeout" if what == "no answer in time" else "upstream_unreachable"
-            raise server_problem(code, f"Reading the state from HostUp failed: {what}. Retry shortly.") from None
+                raise AnswerLost(what, sent_at, in_flight=timed_out) from None
+            raise server_problem(
+                "upstream_timeout" if timed_out else "upstream_unreachable",
+                f"Reading the state from HostUp failed: {what}. Retry shortly.",
+            ) from None
         if response.is_success:
             return response
         if method != "GET" and response.status_code in AMBIGUOUS_WRITE_STATUSES:
-            raise AnswerLost(f"HTTP {response.status_code} from HostUp or a proxy before it", sent_at)
+            raise AnswerLost(
+                f"HTTP {response.status_code} from HostUp or a proxy before it",
+                sent_at,
+                in_flight=response.status_code == 504,
+            )
         raise ProblemError(problem_from_response(response))
+
+
+def _is_json(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
+    return True
+
+
+def _clock_offset(response: httpx2.Response) -> float | None:
+    try:
+        return parsedate_to_datetime(response.headers["date"]).timestamp() - time.time()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def problem_from_response(response: httpx2.Response) -> Problem:

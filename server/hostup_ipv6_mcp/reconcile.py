@@ -13,8 +13,10 @@ from hostup_ipv6_mcp.client import AnswerLost, HostUpClient
 from hostup_ipv6_mcp.models import CreateRouteInput, ReleaseOutput, Route, State, StateResult
 from hostup_ipv6_mcp.problems import ProblemError, server_problem
 
-# Server and local clocks differ; a route allocated this long before the request counts as older.
-CLOCK_SKEW_SECONDS = 120
+# How long before the request left a route may have been allocated and still count as the new
+# one: HostUp's Date header aligns the clocks to about a second; without it, allow real skew.
+MARGIN_WITH_DATE_SECONDS = 2
+MARGIN_WITHOUT_DATE_SECONDS = 120
 
 
 async def _read_state(client: HostUpClient, lost: AnswerLost, check: str) -> State:
@@ -34,6 +36,8 @@ def _unknown(lost: AnswerLost, check: str, **members: object) -> ProblemError:
 
 
 def _not_applied(lost: AnswerLost, action: str) -> ProblemError:
+    if lost.in_flight:
+        return _unknown(lost, f"check again in a few seconds whether {action} happened; HostUp may still be on it.")
     return server_problem(
         "not_applied",
         f"The request was sent but {lost.what}; the state read afterwards shows {action} did not happen. "
@@ -52,11 +56,10 @@ async def allocated_pool(client: HostUpClient, lost: AnswerLost) -> StateResult:
     raise _not_applied(lost, "allocating the /48")
 
 
-def _allocated_since(route: Route, sent_at: float) -> bool | None:
-    """Whether HostUp allocated the route after the request left; None when it cannot say."""
+def _allocated_since(route: Route, since: float) -> bool | None:
+    """Whether HostUp allocated the route at or after `since` (HostUp's clock); None if unknowable."""
     try:
-        allocated = datetime.fromisoformat((route.allocatedAt or "").replace("Z", "+00:00"))
-        return allocated.timestamp() >= sent_at - CLOCK_SKEW_SECONDS
+        return datetime.fromisoformat((route.allocatedAt or "").replace("Z", "+00:00")).timestamp() >= since
     except (ValueError, OverflowError):
         return None
 
@@ -80,7 +83,11 @@ async def created_route(client: HostUpClient, args: CreateRouteInput, lost: Answ
         if candidates:
             return _reconciled(state)
         raise _not_applied(lost, f"routing {args.prefix}")
-    ages = [_allocated_since(r, lost.sent_at) for r in candidates]
+    if client.clock_offset is None:
+        since = lost.sent_at - MARGIN_WITHOUT_DATE_SECONDS
+    else:
+        since = lost.sent_at + client.clock_offset - MARGIN_WITH_DATE_SECONDS
+    ages = [_allocated_since(r, since) for r in candidates]
     if None not in ages and ages.count(True) == 0:
         raise _not_applied(lost, "creating the route")
     if None not in ages and ages.count(True) == 1:

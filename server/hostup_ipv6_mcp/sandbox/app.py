@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from email.utils import formatdate
 from typing import Any, Literal
 
 from starlette.applications import Starlette
@@ -171,6 +172,9 @@ class SandboxApp(Starlette):
         async def logged_send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
+                # Every HTTP server sends Date; from the sandbox's clock, so a pinned clock agrees with it.
+                date = formatdate(sandbox.clock().timestamp(), usegmt=True).encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"date", date)]}
             await send(message)
 
         drop = await faulting.run(fault, super().__call__, scope, receive, logged_send)

@@ -25,4 +25,4 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, open_accounts: bool = Fa
         lines.append(f"  any key starting with {OPEN_KEY_PREFIX}: a fresh account of its own, every scope")
     lines.append(f"  faults: POST /_sandbox/faults (or ${FAULTS_ENV}); log: GET /_sandbox/requests")
     print("\n".join(lines), file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_config=log_config)
+    uvicorn.run(app, host=host, port=port, log_config=log_config, date_header=False)  # the app sends Date
