@@ -2,7 +2,7 @@
 
 One row per fault x tool: what the agent gets (a success, a success with `reconciled: true`, or a
 problem `code`), the requests the server sent upstream in order, and whether the change is in the
-state afterwards. docs/fault-matrix.md is the same table for the README: change both together.
+state afterwards. The README's fault matrix is the same table: change both together.
 
 Every fault hits the FIRST request of the call once; the requests after it go through unharmed.
 The matrix runs in process: there the client's per-attempt deadline cancels the sandbox app, so a

@@ -1,7 +1,7 @@
 """The MCP Inspector CLI against the server: it lists the tools and calls each one on the sandbox,
 and every error call exits with the documented code and the problem JSON on stdout.
 
-These are the commands docs/inspector.md shows. Each Inspector run spawns a fresh server, so every
+These are the commands the README shows. Each Inspector run spawns a fresh server, so every
 call meets an empty sandbox. The runs are independent and take 1-2 s each, so they all start at once
 in a thread pool and the tests only read their outcomes. Inspector exit codes: 0 ok; 5 the tool
 returned isError (or was not found); 1 usage, or the server failed to start, or a structured result

@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-url", help="HostUp base URL (HOSTUP_API_URL)")
     parser.add_argument("--timeout", type=float, help="seconds per HostUp request (HOSTUP_TIMEOUT)")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    http = parser.add_argument_group("remote mode (--transport http; see docs/remote.md)")
+    http = parser.add_argument_group("remote mode (--transport http; see the README)")
     http.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="stdio (default) or http")
     http.add_argument("--host", dest="http_host", metavar="HOST",
                       help="bind address (HOSTUP_HTTP_HOST, default 127.0.0.1)")
