@@ -47,8 +47,13 @@ def plan_route(state: State, args: PlanRouteInput) -> PlanResult:
             vpsGate=vps_gate, freeBlocks={}, problems=problems,
         )
 
-    parent = parse_prefix(pool.parentCidr)
-    routed = [parse_prefix(r.prefix) for r in pool.routes]
+    try:
+        parent = parse_prefix(pool.parentCidr)
+        routed = [parse_prefix(r.prefix) for r in pool.routes]
+    except PrefixError as error:
+        raise server_problem(
+            "upstream_invalid_response", f"HostUp listed a prefix of pool {pool.id} that is not valid: {error}"
+        ) from None
     if problem := _gate_problem(pool.actions.canCreateRoute, f"Pool {pool.id} cannot take a route"):
         problems.append(problem)
     prefix = _choose_prefix(args, parent, routed, problems)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from hostup_ipv6_mcp.client import AnswerLost, HostUpClient
 from hostup_ipv6_mcp.models import CreateRouteInput, ReleaseOutput, Route, State, StateResult
+from hostup_ipv6_mcp.prefixes import PrefixError, parse_prefix
 from hostup_ipv6_mcp.problems import ProblemError, server_problem
 
 # How long before the request left a route may have been allocated and still count as the new
@@ -56,6 +57,14 @@ async def allocated_pool(client: HostUpClient, lost: AnswerLost) -> StateResult:
     raise _not_applied(lost, "allocating the /48")
 
 
+def _same_prefix(listed: str, asked: str) -> bool:
+    """HostUp may write a prefix in another (e.g. uncompressed) form than the agent did."""
+    try:
+        return parse_prefix(listed) == parse_prefix(asked)
+    except PrefixError:
+        return False
+
+
 def _allocated_since(route: Route, since: float) -> bool | None:
     """Whether HostUp allocated the route at or after `since` (HostUp's clock); None if unknowable."""
     try:
@@ -75,7 +84,7 @@ async def created_route(client: HostUpClient, args: CreateRouteInput, lost: Answ
         for r in pool.routes
         if r.vpsId == args.vpsId
         and r.prefixLength == args.prefixLength
-        and (args.prefix is None or r.prefix == args.prefix)
+        and (args.prefix is None or _same_prefix(r.prefix, args.prefix))
         and (args.label is None or r.label == args.label)
     ]
     if args.prefix is not None:

@@ -179,7 +179,7 @@ class RoutedIPv6Server(MCPServer[Runtime]):
         except ValidationError as error:
             raise invalid_arguments(spec, error) from None
         runtime: Runtime = context.request_context.lifespan_context  # type: ignore[union-attr]
-        return await spec.run(runtime.hostup(self.api_key_for(context)), args)
+        return await spec.run(runtime.hostup(self.api_key()), args)
 
     async def list_resources(self) -> list[MCPResource]:
         return resources.RESOURCES + await super().list_resources()
@@ -192,13 +192,13 @@ class RoutedIPv6Server(MCPServer[Runtime]):
             return await super().read_resource(uri, context)
         runtime: Runtime = context.request_context.lifespan_context  # type: ignore[union-attr]
         try:
-            text = await resources.read(runtime.hostup(self.api_key_for(context)), str(uri))
+            text = await resources.read(runtime.hostup(self.api_key()), str(uri))
         except ProblemError as error:
             # Resource reads have no error result: the problem travels as the error's message.
             raise ResourceError(error.problem.model_dump_json(exclude_none=True)) from None
         return [ReadResourceContents(content=text, mime_type=resources.MIME)]
 
-    def api_key_for(self, context: Context[Runtime, Any] | None) -> str | None:
+    def api_key(self) -> str | None:
         """The HostUp key this call acts with: over HTTP the caller's own, for this request only."""
         if self.caller_key is not None and (key := self.caller_key()) is not None:
             return key
