@@ -187,6 +187,9 @@ def test_a_request_without_a_key_gets_401_with_a_challenge(sandbox_server: Runni
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
     # Every path but the health check is guarded, whatever the method.
     assert httpx2.get(sandbox_server.mcp).status_code == 401
+    # With a key, GET is refused at once instead of opening an SSE stream that never ends.
+    response = httpx2.get(sandbox_server.mcp, headers={"Authorization": "Bearer sbx_get"}, timeout=5)
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
     assert httpx2.get(sandbox_server.base + "/anything").status_code == 401
 
 
@@ -250,7 +253,7 @@ async def test_keys_never_reach_the_log(sandbox_server: RunningServer) -> None:
         await problem(client, "release_pool", {"poolId": "ripv6_nosuchpool"})
     httpx2.post(sandbox_server.mcp, json=TOOLS_LIST, headers={**LEGACY_HEADERS, "Authorization": f"Basic {key}"})
     log = sandbox_server.log_text()
-    assert "tool allocate_pool -> ok" in log  # the log runs at DEBUG and did see the calls
+    assert "tool 'allocate_pool' -> ok" in log  # the log runs at DEBUG and did see the calls
     assert key not in log and "sbx_secret" not in log
 
 

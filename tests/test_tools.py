@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from hostup_ipv6_mcp.sandbox import READ_ONLY_KEY, create_app
+from hostup_ipv6_mcp.sandbox import DEFAULT_KEY, create_app
+from hostup_ipv6_mcp.sandbox.store import READ_SCOPES
 from tests.helpers import api_requests, call, connect, eligible_vps, ineligible_vps, ok, problem
 
 pytestmark = pytest.mark.anyio
@@ -157,7 +158,7 @@ async def test_read_only_mode_hides_and_refuses_writes() -> None:
 
 
 async def test_a_key_without_write_scope_gets_hostups_403() -> None:
-    async with connect(api_key=READ_ONLY_KEY) as client:
+    async with connect(create_app(keys={DEFAULT_KEY: READ_SCOPES})) as client:
         await ok(client, "list_routed_ipv6")
         data = await problem(client, "allocate_pool")
     assert data["status"] == 403 and data["code"] == "forbidden"
@@ -245,3 +246,38 @@ async def test_prompts_guide_the_safe_order() -> None:
         prompt = await client.get_prompt("route_subnet", {"vps": "web-1", "size": "56"})
         text = prompt.messages[0].content.text
         assert text.index("list_routed_ipv6") < text.index("plan_route") < text.index("create_route")
+
+
+async def test_sandbox_mode_never_sends_a_configured_hostup_key() -> None:
+    # A bundle user who entered a real key and then switched sandbox mode on.
+    async with connect(api_key="hk_real_key_for_hostup") as client:
+        await ok(client, "list_routed_ipv6")
+
+
+async def test_a_confirmed_delete_is_not_reported_as_a_plain_failure_when_the_state_cannot_be_read() -> None:
+    app = create_app(delete_route_body="empty")
+    async with connect(app) as client:
+        state = await ok(client, "allocate_pool")
+        state = await ok(client, "create_route", {"poolId": state["pools"][0]["id"], "vpsId": eligible_vps(state)[0], "prefixLength": 64})
+        route_id = state["pools"][0]["routes"][0]["id"]
+        app.state.sandbox.add_faults([{"kind": "status", "status": 429, "retryAfter": 3600, "method": "GET"}])
+        data = await problem(client, "delete_route", {"routeId": route_id})
+    assert data["code"] == "state_unreadable" and route_id in data["detail"] and "Do not delete it again" in data["detail"]
+    assert app.state.sandbox.account(DEFAULT_KEY).pools[state["pools"][0]["id"]].routes == {}
+
+
+async def test_a_flood_of_unknown_arguments_gets_a_small_problem() -> None:
+    async with connect() as client:
+        data = await problem(client, "list_routed_ipv6", {f"junk{i}": i for i in range(500)})
+    assert len(data["errors"]) == 21 and data["errors"][-1]["code"] == "too_many_errors"
+    assert "480 more" in data["errors"][-1]["detail"]
+
+
+async def test_plan_route_takes_create_routes_arguments_as_they_are() -> None:
+    async with connect() as client:
+        state = await ok(client, "allocate_pool")
+        args = {"poolId": state["pools"][0]["id"], "vpsId": eligible_vps(state)[0], "prefixLength": 64, "label": "web"}
+        plan = await ok(client, "plan_route", args)
+        assert plan["ok"] is True
+        state = await ok(client, "create_route", args)
+    assert state["pools"][0]["routes"][0]["prefix"] == plan["prefix"]

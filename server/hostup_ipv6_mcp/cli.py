@@ -11,6 +11,9 @@ from hostup_ipv6_mcp import __version__
 from hostup_ipv6_mcp.config import ConfigError, load_settings
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hostup-ipv6-mcp",
@@ -22,7 +25,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--read-only", action="store_true", default=None, help="offer only the reading tools")
     parser.add_argument("--api-url", help="HostUp base URL (HOSTUP_API_URL)")
     parser.add_argument("--timeout", type=float, help="seconds per HostUp request (HOSTUP_TIMEOUT)")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
     http = parser.add_argument_group("remote mode (--transport http; see the README)")
     http.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="stdio (default) or http")
     http.add_argument("--host", dest="http_host", metavar="HOST",

@@ -22,9 +22,10 @@ from hostup_ipv6_mcp.retry import NEVER_SENT, RetryPolicy, retry_after_seconds, 
 
 BASE_PATH = "/api/v2/routed-ipv6"
 USER_AGENT = f"hostup-ipv6-mcp/{__version__} (+https://github.com/hostup-ipv6-mcp/hostup-ipv6-mcp)"
-# A proxy's 502/504 on a write says nothing about whether HostUp applied it.
-AMBIGUOUS_WRITE_STATUSES = {502, 504}
-MAX_BODY_BYTES = 4 * 1024 * 1024
+# A 5xx on a write says nothing about whether HostUp applied it, except 501 (never run) and
+# 503 (refused before processing); after a gateway timeout HostUp may even still be at it.
+SETTLED_SERVER_ERRORS = {501, 503}
+STILL_RUNNING_STATUSES = {504, 524}
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -46,7 +47,9 @@ def open_http(base_url: str, timeout: float, transport: httpx2.AsyncBaseTranspor
     return httpx2.AsyncClient(
         base_url=base_url,
         transport=transport,
-        timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+        # Connecting (and waiting for a pooled connection) must give up before the overall
+        # deadline does, so a request that never left is told apart from a lost answer.
+        timeout=httpx2.Timeout(timeout, connect=min(timeout / 2, 10.0), pool=min(timeout / 2, 10.0)),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         follow_redirects=False,
         trust_env=False,
@@ -132,23 +135,23 @@ class HostUpClient:
                 f"Could not connect to HostUp ({type(error).__name__}); nothing was sent. "
                 "Check HOSTUP_API_URL and the network, then retry.",
             ) from None
-        except (httpx2.TransportError, TimeoutError) as error:
+        except (httpx2.RequestError, TimeoutError) as error:
             timed_out = isinstance(error, TimeoutError | httpx2.TimeoutException)
-            what = "no answer came in time" if timed_out else f"the connection failed ({type(error).__name__})"
+            if timed_out:
+                what, code = "no answer came in time", "upstream_timeout"
+            elif isinstance(error, httpx2.TransportError):
+                what, code = f"the connection failed ({type(error).__name__})", "upstream_unreachable"
+            else:  # e.g. a body that cannot be decoded
+                what, code = f"the answer could not be read ({type(error).__name__})", "upstream_invalid_response"
             if method != "GET":
                 raise AnswerLost(what, sent_at, in_flight=timed_out) from None
-            raise server_problem(
-                "upstream_timeout" if timed_out else "upstream_unreachable",
-                f"Reading the state from HostUp failed: {what}. Retry shortly.",
-            ) from None
+            raise server_problem(code, f"Reading the state from HostUp failed: {what}. Retry shortly.") from None
         if response.is_success:
             return response
-        if method != "GET" and response.status_code in AMBIGUOUS_WRITE_STATUSES:
-            raise AnswerLost(
-                f"HTTP {response.status_code} from HostUp or a proxy before it",
-                sent_at,
-                in_flight=response.status_code == 504,
-            )
+        status = response.status_code
+        if method != "GET" and status >= 500 and status not in SETTLED_SERVER_ERRORS:
+            what = f"HTTP {status} from HostUp or a proxy before it"
+            raise AnswerLost(what, sent_at, in_flight=status in STILL_RUNNING_STATUSES)
         raise ProblemError(problem_from_response(response))
 
 
@@ -171,7 +174,7 @@ def problem_from_response(response: httpx2.Response) -> Problem:
     """HostUp's problem as sent; a body that is not one becomes a server problem with the status."""
     status = response.status_code
     try:
-        data = json.loads(response.content[:MAX_BODY_BYTES])
+        data = json.loads(response.content)
     except ValueError:
         data = None
     if isinstance(data, dict) and ("code" in data or "title" in data):

@@ -184,6 +184,7 @@ class PlanRouteInput(ToolInput):
     prefixLength: PrefixLength
     vpsId: VpsId | None = None
     prefix: PrefixText | None = None
+    label: str | None = Field(None, description="Ignored: accepted so create_route's arguments can be passed as they are.")
 
     _prefix = field_validator("prefix")(_checked_prefix)
 

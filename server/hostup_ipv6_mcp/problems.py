@@ -24,6 +24,7 @@ SERVER_CODES: dict[str, tuple[int, str]] = {
     "upstream_timeout": (504, "HostUp did not answer in time"),
     "upstream_invalid_response": (502, "HostUp sent an answer that could not be understood"),
     "upstream_error": (502, "HostUp answered with an error that is not a problem document"),
+    "state_unreadable": (502, "The change was made but the state could not be read"),
     "not_applied": (409, "The change was not applied"),
     "outcome_unknown": (409, "The outcome of the change is unknown"),
     # plan_route's predictions of why create_route would fail

@@ -7,15 +7,15 @@ it is not (`not_applied`: nothing changed, a retry is safe), or the state cannot
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from hostup_ipv6_mcp.client import AnswerLost, HostUpClient
-from hostup_ipv6_mcp.models import CreateRouteInput, ReleaseOutput, Route, State, StateResult
+from hostup_ipv6_mcp.models import CreateRouteInput, ReleaseOutput, State, StateResult
 from hostup_ipv6_mcp.prefixes import PrefixError, parse_prefix
 from hostup_ipv6_mcp.problems import ProblemError, server_problem
 
-# How long before the request left a route may have been allocated and still count as the new
-# one: HostUp's Date header aligns the clocks to about a second; without it, allow real skew.
+# How long before the request left a pool or route may have been allocated and still count as
+# the new one: HostUp's Date header aligns the clocks to about a second; without it, allow real skew.
 MARGIN_WITH_DATE_SECONDS = 2
 MARGIN_WITHOUT_DATE_SECONDS = 120
 
@@ -50,11 +50,29 @@ def _reconciled(state: State) -> StateResult:
     return StateResult.model_validate({**state.model_dump(), "reconciled": True})
 
 
-async def allocated_pool(client: HostUpClient, lost: AnswerLost) -> StateResult:
-    state = await _read_state(client, lost, "check whether pools[] now holds a /48.")
-    if state.pools:
-        return _reconciled(state)
-    raise _not_applied(lost, "allocating the /48")
+def _since(client: HostUpClient, lost: AnswerLost) -> float:
+    """The moment the request left, on HostUp's clock, less the margin of error."""
+    if client.clock_offset is None:
+        return lost.sent_at - MARGIN_WITHOUT_DATE_SECONDS
+    return lost.sent_at + client.clock_offset - MARGIN_WITH_DATE_SECONDS
+
+
+def _is_new(allocated_at: str | None, since: float) -> bool | None:
+    """Whether HostUp allocated it at or after `since`; None when the timestamp cannot tell."""
+    try:
+        moment = datetime.fromisoformat((allocated_at or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # HostUp's timestamps are UTC
+    return moment.timestamp() >= since
+
+
+def _settle(ages: list[bool | None]) -> bool | None:
+    """True: exactly one thing is new; False: nothing is; None: the timestamps cannot tell."""
+    if None in ages or ages.count(True) > 1:
+        return None
+    return ages.count(True) == 1
 
 
 def _same_prefix(listed: str, asked: str) -> bool:
@@ -65,12 +83,14 @@ def _same_prefix(listed: str, asked: str) -> bool:
         return False
 
 
-def _allocated_since(route: Route, since: float) -> bool | None:
-    """Whether HostUp allocated the route at or after `since` (HostUp's clock); None if unknowable."""
-    try:
-        return datetime.fromisoformat((route.allocatedAt or "").replace("Z", "+00:00")).timestamp() >= since
-    except (ValueError, OverflowError):
-        return None
+async def allocated_pool(client: HostUpClient, lost: AnswerLost) -> StateResult:
+    state = await _read_state(client, lost, "check whether pools[] holds a /48 allocated just now.")
+    new = _settle([_is_new(p.allocatedAt, _since(client, lost)) for p in state.pools])
+    if new:
+        return _reconciled(state)
+    if new is False:
+        raise _not_applied(lost, "allocating the /48")
+    raise _unknown(lost, "check whether one of pools[] was allocated just now.")
 
 
 async def created_route(client: HostUpClient, args: CreateRouteInput, lost: AnswerLost) -> StateResult:
@@ -79,28 +99,24 @@ async def created_route(client: HostUpClient, args: CreateRouteInput, lost: Answ
     pool = next((p for p in state.pools if p.id == args.poolId), None)
     if pool is None:
         raise _not_applied(lost, "creating the route (the pool is gone)")
+    # Not matched on label: HostUp may store it trimmed or cut, and a miss here would invite a duplicate.
     candidates = [
         r
         for r in pool.routes
         if r.vpsId == args.vpsId
         and r.prefixLength == args.prefixLength
         and (args.prefix is None or _same_prefix(r.prefix, args.prefix))
-        and (args.label is None or r.label == args.label)
     ]
     if args.prefix is not None:
         # An explicit prefix identifies the route exactly.
         if candidates:
             return _reconciled(state)
         raise _not_applied(lost, f"routing {args.prefix}")
-    if client.clock_offset is None:
-        since = lost.sent_at - MARGIN_WITHOUT_DATE_SECONDS
-    else:
-        since = lost.sent_at + client.clock_offset - MARGIN_WITH_DATE_SECONDS
-    ages = [_allocated_since(r, since) for r in candidates]
-    if None not in ages and ages.count(True) == 0:
-        raise _not_applied(lost, "creating the route")
-    if None not in ages and ages.count(True) == 1:
+    new = _settle([_is_new(r.allocatedAt, _since(client, lost)) for r in candidates])
+    if new:
         return _reconciled(state)
+    if new is False:
+        raise _not_applied(lost, "creating the route")
     raise _unknown(
         lost,
         f"decide which of these routes is new before creating another: {', '.join(r.id for r in candidates)}.",
@@ -110,14 +126,21 @@ async def created_route(client: HostUpClient, args: CreateRouteInput, lost: Answ
 
 async def deleted_route(client: HostUpClient, route_id: str, lost: AnswerLost) -> StateResult:
     state = await _read_state(client, lost, f"check whether route {route_id} is still listed.")
-    if any(r.id == route_id for p in state.pools for r in p.routes):
-        raise _not_applied(lost, f"deleting route {route_id}")
-    return _reconciled(state)
+    route = next((r for p in state.pools for r in p.routes if r.id == route_id), None)
+    if route is None:
+        return _reconciled(state)
+    if route.status != "active":
+        # e.g. a deletion HostUp is still carrying out
+        raise _unknown(lost, f"check route {route_id}, which HostUp now lists as {route.status!r}.")
+    raise _not_applied(lost, f"deleting route {route_id}")
 
 
 async def released_pool(client: HostUpClient, pool_id: str, lost: AnswerLost) -> ReleaseOutput:
     state = await _read_state(client, lost, f"check whether pool {pool_id} is still listed.")
-    if any(p.id == pool_id for p in state.pools):
-        raise _not_applied(lost, f"releasing pool {pool_id}")
-    # The lost answer carried cooldownUntil; the state does not, so it stays unknown.
-    return ReleaseOutput(released=True, cooldownUntil=None, reconciled=True)
+    pool = next((p for p in state.pools if p.id == pool_id), None)
+    if pool is None:
+        # The lost answer carried cooldownUntil; the state does not, so it stays unknown.
+        return ReleaseOutput(released=True, cooldownUntil=None, reconciled=True)
+    if pool.status != "active":
+        raise _unknown(lost, f"check pool {pool_id}, which HostUp now lists as {pool.status!r}.")
+    raise _not_applied(lost, f"releasing pool {pool_id}")

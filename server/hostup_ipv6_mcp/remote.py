@@ -202,6 +202,10 @@ class BearerKeyMiddleware:
         if key is None and (error or not (self.allow_server_key and _loopback_peer(scope))):
             await _unauthorized(error)(scope, receive, send)
             return
+        if scope["path"] == MCP_PATH and scope["method"] == "GET":
+            # A GET would open an SSE stream that never ends, and a stateless server never pushes.
+            await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
+            return
         token = _caller_key.set(key)
         try:
             await self.app(scope, receive, send)
@@ -241,9 +245,12 @@ def create_remote_app(settings: Settings, remote: RemoteSettings | None = None) 
 
 def app_from_env() -> Starlette:
     """`uvicorn --factory hostup_ipv6_mcp.remote:app_from_env`: every setting from HOSTUP_* variables."""
-    from hostup_ipv6_mcp.cli import configure_logging
+    from hostup_ipv6_mcp.cli import LOG_LEVELS, configure_logging
 
-    configure_logging((env_value(os.environ, "HOSTUP_LOG_LEVEL") or "WARNING").upper())
+    level = (env_value(os.environ, "HOSTUP_LOG_LEVEL") or "WARNING").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"HOSTUP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}.")
+    configure_logging(level)
     settings = load_settings()
     return create_remote_app(settings, load_remote_settings(settings))
 

@@ -40,7 +40,7 @@ TEMPLATES = [
 
 
 def is_ours(uri: str) -> bool:
-    return uri == STATE_URI or uri.startswith("hostup://routed-ipv6/")
+    return uri.startswith("hostup://routed-ipv6/")
 
 
 async def read(hostup: HostUpClient, uri: str) -> str:

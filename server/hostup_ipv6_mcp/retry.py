@@ -24,15 +24,15 @@ import httpx2
 SAFE_METHODS = {"GET"}
 RETRYABLE_READ_STATUSES = {429, 502, 503, 504}
 # The connection never opened, so the request cannot have reached HostUp.
-NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout)
+NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 4
+    max_attempts: int = 3
     base_delay: float = 0.25
     max_delay: float = 4.0
-    budget: float = 15.0  # seconds of waiting, all attempts together
+    budget: float = 15.0  # seconds from the first send after which no new attempt starts
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter, so many clients do not retry in step."""

@@ -46,6 +46,8 @@ missing_api_key: tell the user how to set HOSTUP_API_KEY. not_applied: nothing c
 outcome_unknown: do not retry; call list_routed_ipv6 and check as the detail says.
 Problems with "source": "hostup-ipv6-mcp" come from this server; others are HostUp's own."""
 
+# A hostile call can name thousands of unknown arguments; the problem stays small.
+MAX_ERRORS = 20
 # pydantic error types -> stable codes in errors[]
 ERROR_CODES = {
     "missing": "missing_required",
@@ -84,7 +86,8 @@ def _pointer(loc: tuple[Any, ...]) -> str:
 
 def invalid_arguments(spec: ToolSpec, error: ValidationError) -> ProblemError:
     items = []
-    for entry in error.errors(include_input=False, include_url=False):
+    entries = error.errors(include_input=False, include_url=False)
+    for entry in entries[:MAX_ERRORS]:
         code = ERROR_CODES.get(entry["type"], entry["type"])
         if code.endswith("_type") or code.endswith("_parsing"):
             code = "invalid_type"
@@ -94,6 +97,8 @@ def invalid_arguments(spec: ToolSpec, error: ValidationError) -> ProblemError:
         elif entry["loc"] and (field := spec.input.model_fields.get(str(entry["loc"][0]))) and field.description:
             detail = f"{detail}. {field.description}"
         items.append({"pointer": _pointer(entry["loc"]), "detail": detail, "code": code})
+    if len(entries) > MAX_ERRORS:
+        items.append({"pointer": "", "detail": f"...and {len(entries) - MAX_ERRORS} more.", "code": "too_many_errors"})
     return server_problem(
         "invalid_request",
         f"{spec.name} was called with invalid arguments; nothing was sent to HostUp. Fix each one in errors[].",
@@ -159,7 +164,8 @@ class RoutedIPv6Server(MCPServer[Runtime]):
                                "unless list_routed_ipv6 shows otherwise. Report this if it persists.").problem
             )
         code = (result.structured_content or {}).get("code", "ok") if result.is_error else "ok"
-        logger.info("tool %s -> %s in %.1f ms", name[:64], code, (time.perf_counter() - started) * 1000)
+        # %r: the name is the caller's text, and must not be able to forge log lines.
+        logger.info("tool %r -> %s in %.1f ms", name[:64], code, (time.perf_counter() - started) * 1000)
         return result
 
     async def _run(self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None) -> BaseModel:
@@ -202,7 +208,8 @@ class RoutedIPv6Server(MCPServer[Runtime]):
         """The HostUp key this call acts with: over HTTP the caller's own, for this request only."""
         if self.caller_key is not None and (key := self.caller_key()) is not None:
             return key
-        if self.config.sandbox and self.config.api_key is None:
+        if self.config.sandbox:
+            # The sandbox has keys of its own; a real HostUp key set alongside is never sent to it.
             from hostup_ipv6_mcp.sandbox import DEFAULT_KEY
 
             return DEFAULT_KEY

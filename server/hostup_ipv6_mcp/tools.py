@@ -26,6 +26,7 @@ from hostup_ipv6_mcp.models import (
     ToolInput,
 )
 from hostup_ipv6_mcp.planning import plan_route as plan
+from hostup_ipv6_mcp.problems import ProblemError, server_problem
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,17 @@ async def delete_route(hostup: HostUpClient, args: DeleteRouteInput) -> StateRes
         state = await hostup.delete_route(args.routeId)
     except AnswerLost as lost:
         return await reconcile.deleted_route(hostup, args.routeId, lost)
+    if state is not None:
+        return as_result(state)
     # The answer's body is undocumented; when it is not a state, read the state once.
-    return as_result(state if state is not None else await hostup.get_state())
+    try:
+        return as_result(await hostup.get_state())
+    except ProblemError as error:
+        raise server_problem(
+            "state_unreadable",
+            f"Route {args.routeId} was deleted (HostUp confirmed it), but reading the state afterwards failed "
+            f"({error.problem.code}). Do not delete it again; call list_routed_ipv6 to see the state.",
+        ) from None
 
 
 @tool("Release the /48 pool", ReleasePoolInput, ReleaseOutput, read_only=False, destructive=True, idempotent=True)
