@@ -83,6 +83,7 @@ def test_first_free_in_a_real_pool_is_lowest_address_first() -> None:
         ("2001:db8::/129", "invalid_prefix"),
         ("not a prefix/64", "invalid_prefix"),
         ("", "invalid_prefix"),
+        ("fe80::%eth0/64", "invalid_prefix"),
     ],
 )
 def test_parse_rejects(text: str, code: str) -> None:

@@ -26,6 +26,7 @@ USER_AGENT = f"hostup-ipv6-mcp/{__version__} (+https://github.com/hostup-ipv6-mc
 # 503 (refused before processing); after a gateway timeout HostUp may even still be at it.
 SETTLED_SERVER_ERRORS = {501, 503}
 STILL_RUNNING_STATUSES = {504, 524}
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # about 12,000 routes' worth of state
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -147,6 +148,16 @@ class HostUpClient:
                 raise AnswerLost(what, sent_at, in_flight=timed_out) from None
             raise server_problem(code, f"Reading the state from HostUp failed: {what}. Retry shortly.") from None
         if response.is_success:
+            if len(response.content) > MAX_ANSWER_BYTES:
+                # Passed on, it would flood the agent's context: 4 MiB is about a million tokens.
+                what = f"an HTTP {response.status_code} answer of {len(response.content)} bytes"
+                if method != "GET":
+                    raise AnswerLost(what, sent_at)
+                raise server_problem(
+                    "upstream_invalid_response",
+                    f"HostUp sent {what}, more than the {MAX_ANSWER_BYTES} this server reads. Retry shortly; "
+                    "if it persists, HostUp's API may have changed.",
+                )
             return response
         status = response.status_code
         if method != "GET" and status >= 500 and status not in SETTLED_SERVER_ERRORS:
@@ -158,7 +169,7 @@ class HostUpClient:
 def _is_json(content: bytes) -> bool:
     try:
         json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting is garbage too
         return False
     return True
 
@@ -173,9 +184,9 @@ def _clock_offset(response: httpx2.Response) -> float | None:
 def problem_from_response(response: httpx2.Response) -> Problem:
     """HostUp's problem as sent; a body that is not one becomes a server problem with the status."""
     status = response.status_code
-    try:
-        data = json.loads(response.content)
-    except ValueError:
+    try:  # an oversized body is no problem document either: passed on, it would flood the agent
+        data = json.loads(response.content) if len(response.content) <= MAX_ANSWER_BYTES else None
+    except (ValueError, RecursionError):  # deep nesting is garbage too
         data = None
     if isinstance(data, dict) and ("code" in data or "title" in data):
         data.setdefault("status", status)

@@ -10,7 +10,6 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationInfo, field_validator
-from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticCustomError
 
 from hostup_ipv6_mcp.prefixes import PrefixError, parse_prefix
@@ -226,17 +225,32 @@ class PlanResult(BaseModel):
     problems: list[Problem] = Field(description="Every reason create_route would fail; empty when ok.")
 
 
-class CompactSchema(GenerateJsonSchema):
-    """JSON Schema without a generated title on every field: tools/list is read by the agent on
-    every turn, and those titles only repeat the field names."""
-
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
+def _compact(node: Any) -> Any:
+    """The same schema in fewer bytes: tools/list is read by clients, and often by the model, on
+    every session. Drops titles (they repeat names), `additionalProperties: true` and `default:
+    null` (both JSON Schema's defaults), and writes `anyOf [T, null]` as `type: [T, "null"]`."""
+    if isinstance(node, list):
+        return [_compact(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "$defs"):  # maps of names, not schemas
+            out[key] = {name: _compact(schema) for name, schema in value.items()}
+        elif key == "title" or (key == "additionalProperties" and value is True) or (key == "default" and value is None):
+            continue
+        else:
+            out[key] = _compact(value)
+    options = out.get("anyOf")
+    if options and len(options) == 2 and options[1] == {"type": "null"} and isinstance(options[0].get("type"), str):
+        out.pop("anyOf")
+        out = {**options[0], **out, "type": [options[0]["type"], "null"]}
+    return out
 
 
 @cache
 def input_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema(schema_generator=CompactSchema)
+    return _compact(model.model_json_schema())
 
 
 @cache
@@ -245,7 +259,6 @@ def outcome_schema(result: type[BaseModel]) -> dict[str, Any]:
     as the SDK and the Inspector require for error results."""
 
     class Outcome(RootModel[result | Problem]):  # type: ignore[valid-type]
-        model_config = ConfigDict(json_schema_extra={"type": "object"}, title=f"{result.__name__}OrProblem")
+        model_config = ConfigDict(json_schema_extra={"type": "object"})
 
-    return Outcome.model_json_schema(schema_generator=CompactSchema)
-
+    return _compact(Outcome.model_json_schema())

@@ -21,7 +21,7 @@ class PrefixError(ValueError):
 
 def parse_prefix(text: str) -> IPv6Network:
     """Parse `2001:db8::/56` strictly: IPv6 only, an explicit length, no host bits set."""
-    if not isinstance(text, str) or "/" not in text:
+    if not isinstance(text, str) or "/" not in text or "%" in text:  # "%": a zone id, never routable
         raise PrefixError("invalid_prefix", "Give the prefix in CIDR form, e.g. 2001:db8:1000:100::/56.")
     try:
         network = ipaddress.ip_network(text.strip(), strict=False)

@@ -7,7 +7,6 @@ instead gets a problem whose pointers name each bad argument, before anything is
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -59,13 +58,25 @@ ERROR_CODES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Runtime:
     """What lives for the whole process: the settings and the one HTTP connection pool."""
 
     settings: Settings
-    http: httpx2.AsyncClient
+    open_pool: Callable[[], httpx2.AsyncClient]
     retry: RetryPolicy
+    _http: httpx2.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx2.AsyncClient:
+        # Opened on first use: building its TLS context would otherwise delay `initialize`.
+        if self._http is None:
+            self._http = self.open_pool()
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
 
     def hostup(self, api_key: str | None) -> HostUpClient:
         if api_key is None:
@@ -106,18 +117,11 @@ def invalid_arguments(spec: ToolSpec, error: ValidationError) -> ProblemError:
     )
 
 
-def _json_text(data: dict[str, Any]) -> list[TextContent]:
-    return [TextContent(type="text", text=json.dumps(data, separators=(",", ":"), ensure_ascii=False))]
-
-
-def problem_result(problem: Problem) -> CallToolResult:
-    data = problem.model_dump(mode="json", exclude_none=True)
-    return CallToolResult(content=_json_text(data), structured_content=data, is_error=True)
-
-
-def success_result(result: BaseModel) -> CallToolResult:
-    data = result.model_dump(mode="json", exclude_none=True)
-    return CallToolResult(content=_json_text(data), structured_content=data)
+def tool_result(result: BaseModel, *, is_error: bool = False) -> CallToolResult:
+    """The same JSON twice: structured, and as text for clients that show only text."""
+    text = result.model_dump_json(exclude_none=True)
+    structured = result.model_dump(mode="json", exclude_none=True)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured, is_error=is_error)
 
 
 class RoutedIPv6Server(MCPServer[Runtime]):
@@ -153,16 +157,18 @@ class RoutedIPv6Server(MCPServer[Runtime]):
     ) -> CallToolResult:
         started = time.perf_counter()
         try:
-            result = success_result(await self._run(name, arguments, context))
+            result = tool_result(await self._run(name, arguments, context))
         except ProblemError as error:
-            result = problem_result(error.problem)
+            result = tool_result(error.problem, is_error=True)
         except Exception:
             # The traceback stays in the server's log (it never holds the key: headers are not in it).
             logger.exception("tool %s failed unexpectedly", name)
-            result = problem_result(
-                server_problem("internal_error", "The server hit an unexpected error; the state is unchanged "
-                               "unless list_routed_ipv6 shows otherwise. Report this if it persists.").problem
-            )
+            problem = server_problem(
+                "internal_error",
+                "The server hit an unexpected error; the state is unchanged unless list_routed_ipv6 shows "
+                "otherwise. Report this if it persists.",
+            ).problem
+            result = tool_result(problem, is_error=True)
         code = (result.structured_content or {}).get("code", "ok") if result.is_error else "ok"
         # %r: the name is the caller's text, and must not be able to forge log lines.
         logger.info("tool %r -> %s in %.1f ms", name[:64], code, (time.perf_counter() - started) * 1000)
@@ -234,8 +240,11 @@ def build_server(
             from hostup_ipv6_mcp.sandbox import create_app, in_process_transport
 
             chosen, base_url = chosen or in_process_transport(create_app()), SANDBOX_URL
-        async with open_http(base_url, settings.timeout, chosen) as http:
-            yield Runtime(settings, http, retry or RetryPolicy())
+        runtime = Runtime(settings, lambda: open_http(base_url, settings.timeout, chosen), retry or RetryPolicy())
+        try:
+            yield runtime
+        finally:
+            await runtime.aclose()
 
     server = RoutedIPv6Server(settings, caller_key, lifespan=lifespan)
     prompts.register(server)

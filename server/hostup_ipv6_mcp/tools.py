@@ -22,6 +22,8 @@ from hostup_ipv6_mcp.models import (
     PlanRouteInput,
     ReleaseOutput,
     ReleasePoolInput,
+    ReleaseResult,
+    State,
     StateResult,
     ToolInput,
 )
@@ -37,7 +39,7 @@ class ToolSpec:
     input: type[ToolInput]
     output: type[BaseModel]
     annotations: ToolAnnotations
-    run: Callable[[HostUpClient, Any], Awaitable[BaseModel]]
+    run: Callable[[HostUpClient, Any], Awaitable[BaseModel]]  # returns `output` or a model it extends
 
     @property
     def writes(self) -> bool:
@@ -73,16 +75,12 @@ def tool(
     return register
 
 
-def as_result(state: BaseModel) -> StateResult:
-    return StateResult.model_validate(state.model_dump())
-
-
 @tool("List routed IPv6", NoInput, StateResult, read_only=True, destructive=False, idempotent=True)
-async def list_routed_ipv6(hostup: HostUpClient, args: NoInput) -> StateResult:
+async def list_routed_ipv6(hostup: HostUpClient, args: NoInput) -> State:
     """Read the account's routed IPv6: pools (/48s) with their routes, the VPSs that can receive
     routes (destinations), and `actions` gates saying what is allowed now and why not. Call this
     first: every poolId, routeId and vpsId must come from here, never be guessed."""
-    return as_result(await hostup.get_state())
+    return await hostup.get_state()
 
 
 @tool("Plan a route", PlanRouteInput, PlanResult, read_only=True, destructive=False, idempotent=True)
@@ -95,30 +93,30 @@ async def plan_route(hostup: HostUpClient, args: PlanRouteInput) -> PlanResult:
 
 
 @tool("Allocate the /48 pool", NoInput, StateResult, read_only=False, destructive=False, idempotent=False)
-async def allocate_pool(hostup: HostUpClient, args: NoInput) -> StateResult:
+async def allocate_pool(hostup: HostUpClient, args: NoInput) -> State:
     """Add the account's routed IPv6 /48. Only when list_routed_ipv6 shows
     actions.canAllocatePool.allowed (the account has no pool yet). Returns the new state; take
     the poolId from pools[] and route subnets with plan_route and create_route."""
     try:
-        return as_result(await hostup.allocate_pool())
+        return await hostup.allocate_pool()
     except AnswerLost as lost:
         return await reconcile.allocated_pool(hostup, lost)
 
 
 @tool("Route a subnet to a VPS", CreateRouteInput, StateResult, read_only=False, destructive=False, idempotent=False)
-async def create_route(hostup: HostUpClient, args: CreateRouteInput) -> StateResult:
+async def create_route(hostup: HostUpClient, args: CreateRouteInput) -> State:
     """Route a /48, /56 or /64 of a pool to a VPS (next hop: the VPS's nextHop). Without `prefix`
     HostUp picks the first free block of that length. Check first with plan_route. Returns the
     state after the change; the new route is in pools[].routes[]. On a 409 problem, read its
     detail and the gates in list_routed_ipv6; do not retry blindly."""
     try:
-        return as_result(await hostup.create_route(args))
+        return await hostup.create_route(args)
     except AnswerLost as lost:
         return await reconcile.created_route(hostup, args, lost)
 
 
 @tool("Delete a route", DeleteRouteInput, StateResult, read_only=False, destructive=True, idempotent=True)
-async def delete_route(hostup: HostUpClient, args: DeleteRouteInput) -> StateResult:
+async def delete_route(hostup: HostUpClient, args: DeleteRouteInput) -> State:
     """Stop routing a subnet: removes the route with routeId (pools[].routes[].id) and its traffic
     to the VPS stops. Returns the state after the change. Delete every route of a pool before
     release_pool."""
@@ -127,10 +125,10 @@ async def delete_route(hostup: HostUpClient, args: DeleteRouteInput) -> StateRes
     except AnswerLost as lost:
         return await reconcile.deleted_route(hostup, args.routeId, lost)
     if state is not None:
-        return as_result(state)
+        return state
     # The answer's body is undocumented; when it is not a state, read the state once.
     try:
-        return as_result(await hostup.get_state())
+        return await hostup.get_state()
     except ProblemError as error:
         raise server_problem(
             "state_unreadable",
@@ -140,11 +138,11 @@ async def delete_route(hostup: HostUpClient, args: DeleteRouteInput) -> StateRes
 
 
 @tool("Release the /48 pool", ReleasePoolInput, ReleaseOutput, read_only=False, destructive=True, idempotent=True)
-async def release_pool(hostup: HostUpClient, args: ReleasePoolInput) -> ReleaseOutput:
+async def release_pool(hostup: HostUpClient, args: ReleasePoolInput) -> ReleaseResult:
     """Give the account's /48 (poolId from pools[].id) back to HostUp. The pool must have no
     routes (pools[].actions.canRelease). The released /48 enters a cooldown until cooldownUntil
     and may not come back: a later allocate_pool can get a different /48. Ask the user first."""
     try:
-        return ReleaseOutput.model_validate((await hostup.release_pool(args.poolId)).model_dump())
+        return await hostup.release_pool(args.poolId)
     except AnswerLost as lost:
         return await reconcile.released_pool(hostup, args.poolId, lost)
