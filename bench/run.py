@@ -607,7 +607,7 @@ def report(results: dict[str, Any]) -> str:
     text.append("heavy modules in API mode: " + ", ".join(
         f"{k}: {'imported' if v['imported'] else 'not imported'}{' (bare too)' if v['also_by_bare'] else ''}"
         for k, v in imports["ours_api"]["heavy_unused"].items()))
-    text.append(f"httpx2 client creation in the lifespan (fresh process): {imports['http_client_startup_ms']:.1f} ms")
+    text.append(f"httpx2 pool creation, paid by the first tool call (fresh process): {imports['http_client_startup_ms']:.1f} ms")
     m = results["machine"]
     text.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, mcp {m['mcp']}, "
                 f"httpx2 {m['httpx2']}, pydantic {m['pydantic']}")
