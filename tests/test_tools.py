@@ -282,3 +282,31 @@ async def test_plan_route_takes_create_routes_arguments_as_they_are() -> None:
         assert plan["ok"] is True
         state = await ok(client, "create_route", args)
     assert state["pools"][0]["routes"][0]["prefix"] == plan["prefix"]
+
+
+async def test_requests_carry_the_documented_headers_and_nothing_else_of_ours() -> None:
+    app = create_app()
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    async def tap(scope, receive, send):  # records what arrives, then lets the sandbox answer
+        seen.append((scope["method"], {k.decode(): v.decode() for k, v in scope["headers"]}))
+        return await app(scope, receive, send)
+
+    from mcp import Client
+
+    from hostup_ipv6_mcp.config import Settings
+    from hostup_ipv6_mcp.sandbox import in_process_transport
+    from hostup_ipv6_mcp.server import build_server
+
+    server = build_server(Settings(sandbox=True), transport=in_process_transport(tap))
+    async with Client(server, mode="legacy") as client:
+        state = await ok(client, "allocate_pool")
+        await ok(client, "list_routed_ipv6")
+    (post, post_headers), (get, get_headers) = seen
+    assert (post, get) == ("POST", "GET")
+    for headers in (post_headers, get_headers):
+        assert headers["authorization"] == f"Bearer {DEFAULT_KEY}"
+        assert headers["accept"] == "application/json"
+        assert headers["user-agent"].startswith("hostup-ipv6-mcp/")
+    assert post_headers["content-type"] == "application/json" and "content-type" not in get_headers
+    assert state["pools"]
