@@ -39,7 +39,8 @@ class ToolSpec:
     input: type[ToolInput]
     output: type[BaseModel]
     annotations: ToolAnnotations
-    run: Callable[[HostUpClient, Any], Awaitable[BaseModel]]  # returns `output` or a model it extends
+    # Returns `output`, or the model `output` extends when nothing is added (State for StateResult).
+    run: Callable[[HostUpClient, Any], Awaitable[BaseModel]]
 
     @property
     def writes(self) -> bool:
@@ -75,7 +76,7 @@ def tool(
     return register
 
 
-@tool("List routed IPv6", NoInput, StateResult, read_only=True, destructive=False, idempotent=True)
+@tool("List routed IPv6", NoInput, State, read_only=True, destructive=False, idempotent=True)
 async def list_routed_ipv6(hostup: HostUpClient, args: NoInput) -> State:
     """Read the account's routed IPv6: pools (/48s) with their routes, the VPSs that can receive
     routes (destinations), and `actions` gates saying what is allowed now and why not. Call this
