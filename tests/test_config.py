@@ -49,3 +49,27 @@ def test_plain_http_only_for_loopback(url: str) -> None:
 def test_bad_settings_are_refused_with_a_reason(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env)
+
+
+@pytest.mark.parametrize("key", ["hk_abc\nX-Evil: 1", "hk_abc def", "hk_abcä"])
+def test_a_key_that_cannot_travel_in_a_header_is_refused_without_echoing_it(key: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"HOSTUP_API_KEY": key})
+    assert "hk_abc" not in str(raised.value)
+
+
+def test_a_url_with_a_bad_port_is_refused_at_start() -> None:
+    with pytest.raises(ConfigError, match="port"):
+        load_settings({"HOSTUP_API_URL": "https://cloud.hostup.se:abc"})
+
+
+def test_a_bad_fault_list_stops_the_sandbox_with_a_message_not_a_traceback(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [str(Path(sys.executable).with_name("hostup-ipv6-mcp")), "--sandbox"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HOSTUP_SANDBOX_FAULTS": "[{"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "HOSTUP_SANDBOX_FAULTS" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""

@@ -79,3 +79,9 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds(httpx2.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0
     assert retry_after_seconds(httpx2.Response(429, headers={"Retry-After": "soon"})) is None
     assert retry_after_seconds(httpx2.Response(429)) is None
+
+
+def test_garbled_retry_after_is_ignored_or_capped() -> None:
+    assert retry_after_seconds(httpx2.Response(429, headers={"Retry-After": "9" * 400})) == 86400
+    assert retry_after_seconds(httpx2.Response(429, headers=[(b"Retry-After", "\u00b2".encode("latin-1"))])) is None
+    assert retry_after_seconds(httpx2.Response(429, headers={"Retry-After": "Mon, 01 Jan 99999999999 00:00:00 GMT"})) is None

@@ -96,6 +96,7 @@ BAD_CALLS = [
     ("release_pool", {}, "/poolId", "missing_required"),
     ("list_routed_ipv6", {"verbose": True}, "/verbose", "unknown_argument"),
     ("plan_route", {"poolId": "ripv6_a", "prefixLength": 64, "vpsId": 5}, "/vpsId", "invalid_type"),
+    ("plan_route", {"poolId": "ripv6_a", "prefixLength": 64, "label": ""}, "/label", "invalid_length"),
 ]
 
 
@@ -151,6 +152,7 @@ async def test_read_only_mode_hides_and_refuses_writes() -> None:
     async with connect(app, read_only=True) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert names == {"list_routed_ipv6", "plan_route"}
+        assert (await client.list_prompts()).prompts == []  # both prompts lead to write tools
         data = await problem(client, "allocate_pool")
         assert data["code"] == "read_only_mode" and data["status"] == 403
         await ok(client, "list_routed_ipv6")
@@ -191,12 +193,14 @@ async def test_plan_route_reports_gates_capacity_and_problems_without_changing_a
         assert [p["code"] for p in plan["problems"]] == ["action_not_allowed"]
         assert plan["freeBlocks"] == {"48": 1, "56": 256, "64": 65536}
         plan = await ok(client, "plan_route", {"poolId": "ripv6_missing", "prefixLength": 64})
-        assert plan["ok"] is False and plan["problems"][0]["code"] == "not_found"
+        # Without vpsId create_route could not be called at all; the missing pool is a problem too.
+        assert plan["ok"] is False and [p["code"] for p in plan["problems"]] == ["invalid_request", "not_found"]
+        assert plan["problems"][0]["errors"][0]["pointer"] == "/vpsId"
         before = len(app.state.sandbox.requests)
         await ok(client, "create_route", {"poolId": pool["id"], "vpsId": eligible_vps(state)[0], "prefixLength": 64})
         taken = ipaddress.IPv6Network(pool["parentCidr"]).network_address.compressed + "/56"
-        plan = await ok(client, "plan_route", {"poolId": pool["id"], "prefixLength": 56, "prefix": taken})
-        assert plan["problems"][0]["code"] == "prefix_overlap" and plan["freeBlocks"]["56"] == 255
+        plan = await ok(client, "plan_route", {"poolId": pool["id"], "vpsId": eligible_vps(state)[0], "prefixLength": 56, "prefix": taken})
+        assert [p["code"] for p in plan["problems"]] == ["prefix_overlap"] and plan["freeBlocks"]["56"] == 255
     assert [r["method"] for r in app.state.sandbox.requests[before:]] == ["POST", "GET"]
 
 

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from hostup_ipv6_mcp import __version__
-from hostup_ipv6_mcp.config import ConfigError, load_settings
+from hostup_ipv6_mcp.config import load_settings
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -55,6 +55,8 @@ def configure_logging(level: str) -> None:
     logging.getLogger("hostup_ipv6_mcp").setLevel(level)
     # httpx2 logs each request at INFO; the tool log line already says what happened.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # httpcore2 logs raw headers at DEBUG, the Authorization header among them.
+    logging.getLogger("httpcore2").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,7 +79,11 @@ def main(argv: list[str] | None = None) -> None:
                 allowed_hosts=args.allowed_hosts, allowed_origins=args.allowed_origins,
                 allow_server_key=args.allow_server_key, max_body_bytes=args.max_body_bytes,
             )
-    except ConfigError as error:
+        if args.transport == "stdio":
+            from hostup_ipv6_mcp.server import build_server
+
+            server = build_server(settings)
+    except ValueError as error:  # ConfigError, or a bad HOSTUP_SANDBOX_FAULTS
         print(f"hostup-ipv6-mcp: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     if args.transport == "http":
@@ -85,6 +91,4 @@ def main(argv: list[str] | None = None) -> None:
 
         serve_http(settings, remote, args.log_level)
         return
-    from hostup_ipv6_mcp.server import build_server
-
-    build_server(settings).run()
+    server.run()

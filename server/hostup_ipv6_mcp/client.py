@@ -22,11 +22,12 @@ from hostup_ipv6_mcp.retry import NEVER_SENT, RetryPolicy, retry_after_seconds, 
 
 BASE_PATH = "/api/v2/routed-ipv6"
 USER_AGENT = f"hostup-ipv6-mcp/{__version__} (+https://github.com/hostup-ipv6-mcp/hostup-ipv6-mcp)"
-# A 5xx on a write says nothing about whether HostUp applied it, except 501 (never run) and
-# 503 (refused before processing); after a gateway timeout HostUp may even still be at it.
-SETTLED_SERVER_ERRORS = {501, 503}
+# A 5xx on a write says nothing about whether HostUp applied it, except 501 (never run); after
+# a gateway timeout HostUp may even still be at it.
+SETTLED_SERVER_ERRORS = {501}
 STILL_RUNNING_STATUSES = {504, 524}
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # about 12,000 routes' worth of state
+MAX_PROBLEM_BYTES = 64 * 1024  # a problem document is a few hundred bytes
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -64,12 +65,20 @@ class HostUpClient:
         self, http: httpx2.AsyncClient, api_key: str, *, timeout: float, retry: RetryPolicy | None = None
     ) -> None:
         self._http = http
+        self._api_key = api_key
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         # HostUp's clock minus ours, from the last answer's Date header: reconciliation compares
         # HostUp's allocatedAt with the moment a request left.
         self.clock_offset: float | None = None
+
+    def quick(self) -> HostUpClient:
+        """The same key with a short deadline and one retry, for the read that settles a lost write:
+        the write already spent its time, and the agent's client will not wait forever."""
+        return HostUpClient(
+            self._http, self._api_key, timeout=min(self._timeout, 10.0), retry=RetryPolicy(max_attempts=2, budget=5.0)
+        )
 
     async def get_state(self) -> State:
         return await self._call("GET", BASE_PATH, State)
@@ -177,7 +186,7 @@ def _is_json(content: bytes) -> bool:
 def _clock_offset(response: httpx2.Response) -> float | None:
     try:
         return parsedate_to_datetime(response.headers["date"]).timestamp() - time.time()
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
 
 
@@ -185,7 +194,7 @@ def problem_from_response(response: httpx2.Response) -> Problem:
     """HostUp's problem as sent; a body that is not one becomes a server problem with the status."""
     status = response.status_code
     try:  # an oversized body is no problem document either: passed on, it would flood the agent
-        data = json.loads(response.content) if len(response.content) <= MAX_ANSWER_BYTES else None
+        data = json.loads(response.content) if len(response.content) <= MAX_PROBLEM_BYTES else None
     except (ValueError, RecursionError):  # deep nesting is garbage too
         data = None
     if isinstance(data, dict) and ("code" in data or "title" in data):

@@ -22,7 +22,8 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     read_only: bool = False
     sandbox: bool = False
-    timeout: float = 30.0
+    # With a reconciling read after a lost write, a call stays under the 60 s many clients wait.
+    timeout: float = 20.0
 
 
 def env_value(env: Mapping[str, str], name: str) -> str | None:
@@ -56,6 +57,10 @@ def check_api_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"HOSTUP_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {url!r}.")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"HOSTUP_API_URL has an invalid port: {url!r}.") from None
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigError("HOSTUP_API_URL may use plain http:// only for a loopback host; use https://.")
     return url.rstrip("/")
@@ -78,8 +83,12 @@ def load_settings(
         raise ConfigError(f"HOSTUP_TIMEOUT must be a number of seconds, not {raw_timeout!r}.") from None
     if not 0 < resolved_timeout <= 300:
         raise ConfigError("HOSTUP_TIMEOUT must be between 0 and 300 seconds.")
+    api_key = env_value(env, "HOSTUP_API_KEY")
+    if api_key is not None and not all("\x21" <= char <= "\x7e" for char in api_key):
+        # It could not travel in a header; the message must not echo it.
+        raise ConfigError("HOSTUP_API_KEY holds spaces, line breaks or non-ASCII characters; paste the key again.")
     return Settings(
-        api_key=env_value(env, "HOSTUP_API_KEY"),
+        api_key=api_key,
         api_url=check_api_url(api_url or env_value(env, "HOSTUP_API_URL") or DEFAULT_API_URL),
         read_only=read_only or parse_bool("HOSTUP_READ_ONLY", env_value(env, "HOSTUP_READ_ONLY")),
         sandbox=sandbox or parse_bool("HOSTUP_SANDBOX", env_value(env, "HOSTUP_SANDBOX")),

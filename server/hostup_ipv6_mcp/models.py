@@ -143,6 +143,9 @@ PrefixText = Annotated[
 ]
 
 
+Label = Annotated[str, Field(min_length=1, max_length=200, description="Optional note kept with the route.")]
+
+
 class ToolInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -173,7 +176,7 @@ class CreateRouteInput(ToolInput):
     vpsId: VpsId
     prefixLength: PrefixLength
     prefix: PrefixText | None = None
-    label: Annotated[str, Field(min_length=1, max_length=200, description="Optional note kept with the route.")] | None = None
+    label: Label | None = None
 
     _prefix = field_validator("prefix")(_checked_prefix)
 
@@ -183,7 +186,7 @@ class PlanRouteInput(ToolInput):
     prefixLength: PrefixLength
     vpsId: VpsId | None = None
     prefix: PrefixText | None = None
-    label: str | None = Field(None, description="Ignored: accepted so create_route's arguments can be passed as they are.")
+    label: Label | None = Field(None, description="Not used: accepted so create_route's arguments can be passed as they are.")
 
     _prefix = field_validator("prefix")(_checked_prefix)
 

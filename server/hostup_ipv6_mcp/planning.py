@@ -33,6 +33,8 @@ def plan_route(state: State, args: PlanRouteInput) -> PlanResult:
             )
         )
 
+    if args.vpsId is None:
+        problems.append(_problem("invalid_request", "create_route needs vpsId: pick one from destinations[].", "/vpsId"))
     pool = next((p for p in state.pools if p.id == args.poolId), None)
     destination = next((d for d in state.destinations if d.vpsId == args.vpsId), None) if args.vpsId else None
     if args.vpsId and destination is None:

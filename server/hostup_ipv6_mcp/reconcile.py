@@ -21,10 +21,13 @@ MARGIN_WITHOUT_DATE_SECONDS = 120
 
 
 async def _read_state(client: HostUpClient, lost: AnswerLost, check: str) -> State:
+    reader = client.quick()
     try:
-        return await client.get_state()
+        return await reader.get_state()
     except ProblemError:
         raise _unknown(lost, check) from None
+    finally:
+        client.clock_offset = reader.clock_offset
 
 
 def _unknown(lost: AnswerLost, check: str, **members: object) -> ProblemError:

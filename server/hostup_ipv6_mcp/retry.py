@@ -22,6 +22,7 @@ import anyio
 import httpx2
 
 SAFE_METHODS = {"GET"}
+MAX_RETRY_AFTER = 86400.0  # a longer wait is a garbled header, not advice
 RETRYABLE_READ_STATUSES = {429, 502, 503, 504}
 # The connection never opened, so the request cannot have reached HostUp.
 NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
@@ -44,11 +45,11 @@ def retry_after_seconds(response: httpx2.Response) -> float | None:
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
     try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
+        return min(max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER)
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

@@ -232,20 +232,23 @@ def build_server(
     """The server for these settings. `transport` replaces the network (tests, the sandbox);
     `caller_key` gives each call's own key (remote mode), ahead of the server-wide one."""
 
+    base_url = settings.api_url
+    if settings.sandbox:
+        # Imported only in sandbox mode: the emulator is not needed to talk to HostUp. Built here,
+        # not in the lifespan, so a bad HOSTUP_SANDBOX_FAULTS stops the start with a clear message.
+        from hostup_ipv6_mcp.sandbox import create_app, in_process_transport
+
+        transport, base_url = transport or in_process_transport(create_app()), SANDBOX_URL
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        chosen, base_url = transport, settings.api_url
-        if settings.sandbox:
-            # Imported only in sandbox mode: the emulator is not needed to talk to HostUp.
-            from hostup_ipv6_mcp.sandbox import create_app, in_process_transport
-
-            chosen, base_url = chosen or in_process_transport(create_app()), SANDBOX_URL
-        runtime = Runtime(settings, lambda: open_http(base_url, settings.timeout, chosen), retry or RetryPolicy())
+        runtime = Runtime(settings, lambda: open_http(base_url, settings.timeout, transport), retry or RetryPolicy())
         try:
             yield runtime
         finally:
             await runtime.aclose()
 
     server = RoutedIPv6Server(settings, caller_key, lifespan=lifespan)
-    prompts.register(server)
+    if not settings.read_only:  # both prompts lead to write tools
+        prompts.register(server)
     return server
