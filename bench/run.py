@@ -537,7 +537,7 @@ def verdict(ok: bool) -> str:
 
 def report(results: dict[str, Any]) -> str:
     cold, http = results["cold_start"], results["over_http"]
-    lat, conc, rss = http["latency"], http["concurrency"], http["rss"]
+    conc, rss = http["concurrency"], http["rss"]
     rows = [["#", "measure", "ours", "baseline", "ours vs baseline", "target"]]
     bare_init = cold["bare"]["initialize"]["median_ms"]
     for name, label in (("ours_sandbox", "--sandbox"), ("ours_api", "API mode")):
