@@ -172,12 +172,17 @@ async def test_unknown_tool_is_a_problem() -> None:
     assert data["code"] == "unknown_tool"
 
 
+async def one_route(client) -> tuple[dict, str]:
+    """A fresh pool with one /64 routed; returns the state and the route's id."""
+    state = await ok(client, "allocate_pool")
+    state = await ok(client, "create_route", {"poolId": state["pools"][0]["id"], "vpsId": eligible_vps(state)[0], "prefixLength": 64})
+    return state, state["pools"][0]["routes"][0]["id"]
+
+
 async def test_delete_route_reads_the_state_once_when_the_answer_has_no_body() -> None:
     app = create_app(delete_route_body="empty")
     async with connect(app) as client:
-        state = await ok(client, "allocate_pool")
-        state = await ok(client, "create_route", {"poolId": state["pools"][0]["id"], "vpsId": eligible_vps(state)[0], "prefixLength": 64})
-        route_id = state["pools"][0]["routes"][0]["id"]
+        state, route_id = await one_route(client)
         state = await ok(client, "delete_route", {"routeId": route_id})
     assert state["pools"][0]["routes"] == []
     assert [m for m, _ in api_requests(app)][-2:] == ["DELETE", "GET"]
@@ -262,9 +267,7 @@ async def test_sandbox_mode_never_sends_a_configured_hostup_key() -> None:
 async def test_a_confirmed_delete_is_not_reported_as_a_plain_failure_when_the_state_cannot_be_read() -> None:
     app = create_app(delete_route_body="empty")
     async with connect(app) as client:
-        state = await ok(client, "allocate_pool")
-        state = await ok(client, "create_route", {"poolId": state["pools"][0]["id"], "vpsId": eligible_vps(state)[0], "prefixLength": 64})
-        route_id = state["pools"][0]["routes"][0]["id"]
+        state, route_id = await one_route(client)
         app.state.sandbox.add_faults([{"kind": "status", "status": 429, "retryAfter": 3600, "method": "GET"}])
         data = await problem(client, "delete_route", {"routeId": route_id})
     assert data["code"] == "state_unreadable" and route_id in data["detail"] and "Do not delete it again" in data["detail"]
